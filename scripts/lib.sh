@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared settings for the KCR scripts. Sourced, never run.
+#
+# Every path a script writes outside the repository lives under $KCR_CACHE,
+# so a checkout stays clean and a second checkout can share the cache.
+
+KCR_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KCR_CACHE=${KCR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kcr}
+# The patched kernel tree (a git repository made by kcr-worktree).
+KCR_WORK=${KCR_WORK:-$KCR_CACHE/linux}
+# Out-of-tree build directories, one per configuration.
+KCR_BUILD=${KCR_BUILD:-$KCR_CACHE/build}
+
+# Pinned base kernel (see Documentation in DESIGN: Debian's linux-source-7.3).
+KCR_BASE_PKG=linux-source-7.3
+KCR_BASE_VERSION=7.3.4-1~bpo13+1
+KCR_BASE_SHA256=703e369ddd4cce971452f5a593ee55df3a5c10c83caf0fa0df039633ed181ee3
+KCR_BASE_SUITE=trixie-backports
+
+export KCR_TOP KCR_CACHE KCR_WORK KCR_BUILD
+
+die() { echo "${0##*/}: error: $*" >&2; exit 1; }
+info() { echo "${0##*/}: $*" >&2; }
+warn() {
+	{
+		echo "################################################################"
+		echo "# ${0##*/}: WARNING: $*"
+		echo "################################################################"
+	} >&2
+}
+
+# need_pkgs PKG...: install the Debian packages that are missing.
+need_pkgs() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	info "installing ${missing[*]}"
+	local sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Packages needed to build a kernel and run it in QEMU.
+KCR_BUILD_PKGS=(build-essential bc bison flex libelf-dev libssl-dev ccache
+	cpio kmod rsync python3 xz-utils git quilt)
+KCR_QEMU_PKGS=(qemu-system-x86 busybox-static)
+
+# ncpus: parallel jobs for make.
+ncpus() { nproc 2>/dev/null || echo 2; }
+
+# The commits kcr-overlay makes, in order. kcr-export recognises them by
+# these subjects and exports their files back to the overlays, not to patches/.
+KCR_OVERLAY_SUBJECTS=(
+	"selftests/kcr: add KCR selftests"
+	"Documentation: add the KCR admin guide"
+	"MAINTAINERS: add an entry for KCR"
+)
+# Paths in the kernel tree that belong to the overlays.
+KCR_OVERLAY_PATHS=(tools/testing/selftests/kcr Documentation/admin-guide/kcr
+	MAINTAINERS tools/testing/selftests/Makefile
+	Documentation/admin-guide/index.rst)
+
+# The identity the scripts commit the base tree with (fixed, so that the
+# base commit of a given tree is always the same commit).
+KCR_BASE_IDENT=(-c user.name="KCR base" -c user.email="kcr@localhost")

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the KCR selftests: finding KCR's files and reading and
+ * writing them.
+ */
+#ifndef KCR_LIB_H
+#define KCR_LIB_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KCR_PARAM_ENABLE	"/sys/module/kcr/parameters/enable"
+#define KCR_DEBUGFS		"/sys/kernel/debug/kcr"
+#define KCR_CONFIG		KCR_DEBUGFS "/config"
+#define KCR_STATS		KCR_DEBUGFS "/stats"
+
+/* True if the running kernel has KCR built in. */
+static inline bool kcr_present(void)
+{
+	return access("/sys/module/kcr", F_OK) == 0;
+}
+
+/* Mount debugfs if KCR's directory is not visible yet. */
+static inline bool kcr_debugfs_ready(void)
+{
+	if (access(KCR_DEBUGFS, F_OK) == 0)
+		return true;
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	return access(KCR_DEBUGFS, F_OK) == 0;
+}
+
+/* Read a whole (small) file into buf; return its length or -errno. */
+static inline int kcr_read(const char *path, char *buf, size_t size)
+{
+	ssize_t n, total = 0;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf + total, size - 1 - total)) > 0)
+		total += n;
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[total] = '\0';
+	return total;
+}
+
+/* Write len bytes of s with one write(); return 0 or -errno. */
+static inline int kcr_write_len(const char *path, const char *s, size_t len)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, len);
+	err = errno;
+	close(fd);
+	if (n < 0)
+		return -err;
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+static inline int kcr_write(const char *path, const char *s)
+{
+	return kcr_write_len(path, s, strlen(s));
+}
+
+/*
+ * Find "key<sep>" at the start of a line of text and return the value that
+ * follows (up to the newline) in val; return false if there is no such line.
+ */
+static inline bool kcr_field(const char *text, const char *key, char sep,
+			     char *val, size_t size)
+{
+	size_t klen = strlen(key);
+	const char *p = text;
+
+	while (p && *p) {
+		if (!strncmp(p, key, klen) && p[klen] == sep) {
+			const char *v = p + klen + 1;
+			size_t n = strcspn(v, "\n");
+
+			while (*v == ' ' && n) {
+				v++;
+				n--;
+			}
+			if (n >= size)
+				n = size - 1;
+			memcpy(val, v, n);
+			val[n] = '\0';
+			return true;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return false;
+}
+
+/* The value of a key=value line of kcr/config, or "" if it is missing. */
+static inline const char *kcr_config_get(const char *key)
+{
+	static char buf[4096], val[64];
+
+	val[0] = '\0';
+	if (kcr_read(KCR_CONFIG, buf, sizeof(buf)) >= 0)
+		kcr_field(buf, key, '=', val, sizeof(val));
+	return val;
+}
+
+/* A "name: N" counter of kcr/stats, or -1 if it is missing. */
+static inline long kcr_stat(const char *name)
+{
+	static char buf[16384];
+	char val[32];
+
+	if (kcr_read(KCR_STATS, buf, sizeof(buf)) < 0 ||
+	    !kcr_field(buf, name, ':', val, sizeof(val)))
+		return -1;
+	return atol(val);
+}
+
+#endif /* KCR_LIB_H */
