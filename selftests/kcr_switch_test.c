@@ -163,7 +163,7 @@ TEST_F(kcr, config_rejects_bad_writes)
 
 TEST_F(kcr, module_param_rejects_bad_writes)
 {
-	static const char * const bad[] = { "2", "yes", "1x", "-1", "o", "" };
+	static const char * const bad[] = { "2", "yes", "1x", "-1", "o", "\n" };
 	char before[8], after[8];
 	size_t i;
 
