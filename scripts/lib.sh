@@ -46,6 +46,7 @@ need_pkgs() {
 
 # Packages needed to build a kernel and run it in QEMU.
 KCR_BUILD_PKGS=(build-essential bc bison flex libelf-dev libssl-dev ccache
+	python3-ply python3-git
 	cpio kmod rsync python3 xz-utils git quilt)
 KCR_QEMU_PKGS=(qemu-system-x86 busybox-static)
 
@@ -67,3 +68,28 @@ KCR_OVERLAY_PATHS=(tools/testing/selftests/kcr Documentation/admin-guide/kcr
 # The identity the scripts commit the base tree with (fixed, so that the
 # base commit of a given tree is always the same commit).
 KCR_BASE_IDENT=(-c user.name="KCR base" -c user.email="kcr@localhost")
+
+# ccache: share objects between build directories and trees (the work tree,
+# the check tree), which differ only in their absolute paths.
+export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ccache}
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$KCR_CACHE}
+export CCACHE_NOHASHDIR=true
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-10G}
+
+# series_patches: the patch files named by series, in order.
+series_patches() {
+	grep -v -e '^#' -e '^[[:space:]]*$' "$KCR_TOP/series" | awk '{print $1}'
+}
+
+# result NAME STATUS: print one check's result line for the summaries.
+result() {
+	if [ "$2" = 0 ]; then
+		echo "check: ok     $1"
+	else
+		echo "check: FAILED $1"
+	fi
+}
+
+# Use Debian's python3, which has the python3-* packages installed above,
+# even where another python3 comes first in PATH.
+export PATH=/usr/bin:$PATH
