@@ -22,7 +22,7 @@ static const char * const domains[] = {
 static const char * const counters[] = {
 	"lookups", "l2_hits", "l3_hits", "misses", "stores", "store_fails",
 	"evictions", "invalidations", "verify_pass", "verify_fail",
-	"bytes_served",
+	"bytes_served", "bypassed",
 };
 
 FIXTURE(kcr) {
@@ -43,7 +43,7 @@ FIXTURE_SETUP(kcr)
 FIXTURE_TEARDOWN(kcr)
 {
 	static const char * const keys[] = {
-		"budget", "max_entry", "learn_window", "verify_shift",
+		"budget", "max_entry", "learn_window", "verify_shift", "control",
 	};
 	char val[64], line[96];
 	size_t i;
@@ -65,6 +65,7 @@ TEST_F(kcr, tunables_read_back)
 		{ "max_entry", "4096" }, { "max_entry", "65536" },
 		{ "learn_window", "1" }, { "learn_window", "8" },
 		{ "verify_shift", "0" }, { "verify_shift", "6" },
+		{ "control", "0" }, { "control", "1" },
 	};
 	char line[96];
 	size_t i;
@@ -83,7 +84,8 @@ TEST_F(kcr, tunables_reject_bad_values)
 		"budget=-1", "budget=", "max_entry=63", "max_entry=131329",
 		"max_entry=4k", "learn_window=0", "learn_window=1000001",
 		"learn_window=two", "verify_shift=31", "verify_shift=-1",
-		"verify_shift=1 ", "flush=bogus", "flush=", "flush=all x",
+		"verify_shift=1 ", "control=2", "control=on", "flush=bogus",
+		"flush=", "flush=all x",
 		"relearn=0", "relearn=yes", "bytes_used=0", "stats=0",
 	};
 	char before[4096], after[4096];
