@@ -81,7 +81,7 @@ TEST_F(kcr, tunables_reject_bad_values)
 {
 	static const char * const bad[] = {
 		"budget=0", "budget=65535", "budget=1073741825", "budget=16M",
-		"budget=-1", "budget=", "max_entry=63", "max_entry=131329",
+		"budget=-1", "budget=", "max_entry=63", "max_entry=131585",
 		"max_entry=4k", "learn_window=0", "learn_window=1000001",
 		"learn_window=two", "verify_shift=31", "verify_shift=-1",
 		"verify_shift=1 ", "control=2", "control=on", "flush=bogus",
