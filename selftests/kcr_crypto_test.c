@@ -256,4 +256,46 @@ TEST_F(kcr_crypto, sha256_digest_is_served_and_correct)
 	close(tfm);
 }
 
+/* What hmac(sha256) of @in under @key gives with KCR off. */
+static int hmac_reference(const char *key, const char *in, unsigned char *out)
+{
+	int tfm, ret;
+
+	if (kcr_write(KCR_CONFIG, "enabled=0"))
+		return -1;
+	tfm = alg_socket("hash", "hmac(sha256)", key, strlen(key));
+	ret = tfm < 0 ? tfm : digest(tfm, in, strlen(in), out);
+	if (tfm >= 0)
+		close(tfm);
+	kcr_write(KCR_CONFIG, "enabled=1");
+	return ret;
+}
+
+TEST_F(kcr_crypto, hmac_rekey_is_never_served_stale)
+{
+	static const char *key1 = "first key", *key2 = "second key";
+	static const char *msg = "the same message under two keys";
+	unsigned char want1[32], want2[32], out[32];
+	long before;
+	int tfm, i;
+
+	if (hmac_reference(key1, msg, want1) || hmac_reference(key2, msg, want2))
+		SKIP(return, "no hmac(sha256) hash socket");
+	ASSERT_NE(0, memcmp(want1, want2, 32));
+	tfm = alg_socket("hash", "hmac(sha256)", key1, strlen(key1));
+	ASSERT_LE(0, tfm);
+	before = hits("hash");
+	for (i = 0; i < REPEAT; i++) {
+		ASSERT_EQ(0, digest(tfm, msg, strlen(msg), out));
+		ASSERT_EQ(0, memcmp(out, want1, 32)) TH_LOG("repeat %d", i);
+	}
+	EXPECT_LT(before, hits("hash"));
+	ASSERT_EQ(0, setsockopt(tfm, SOL_ALG, ALG_SET_KEY, key2, strlen(key2)));
+	for (i = 0; i < REPEAT; i++) {
+		ASSERT_EQ(0, digest(tfm, msg, strlen(msg), out));
+		ASSERT_EQ(0, memcmp(out, want2, 32)) TH_LOG("repeat %d", i);
+	}
+	close(tfm);
+}
+
 TEST_HARNESS_MAIN
