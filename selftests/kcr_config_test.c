@@ -151,4 +151,24 @@ TEST_F(kcr, classes_file_lists_classes)
 	EXPECT_NE(NULL, strstr(buf, "verify_fail"));
 }
 
+/* kcr.control is the stable switch of the controller, mirrored in config. */
+TEST_F(kcr, control_module_param)
+{
+	static const char * const bad[] = { "2", "yes", "on x", "-1" };
+	const char *param = "/sys/module/kcr/parameters/control";
+	char buf[8];
+	size_t i;
+
+	ASSERT_EQ(0, kcr_write(param, "0"));
+	EXPECT_STREQ("0", kcr_config_get("control"));
+	ASSERT_LT(0, kcr_read(param, buf, sizeof(buf)));
+	EXPECT_STREQ("N\n", buf);
+	ASSERT_EQ(0, kcr_write(param, "on"));
+	EXPECT_STREQ("1", kcr_config_get("control"));
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		EXPECT_EQ(-EINVAL, kcr_write(param, bad[i])) TH_LOG("%s", bad[i]);
+		EXPECT_STREQ("1", kcr_config_get("control"));
+	}
+}
+
 TEST_HARNESS_MAIN
