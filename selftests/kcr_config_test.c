@@ -31,11 +31,10 @@ FIXTURE(kcr) {
 
 FIXTURE_SETUP(kcr)
 {
-	if (!kcr_present())
-		SKIP(return, "KCR is not built into this kernel");
-	if (geteuid())
-		SKIP(return, "must be run as root");
-	ASSERT_TRUE(kcr_debugfs_ready());
+	const char *why = kcr_unavailable();
+
+	if (why)
+		SKIP(return, "%s", why);
 	ASSERT_LT(0, kcr_read(KCR_CONFIG, self->config, sizeof(self->config)));
 }
 
@@ -45,14 +44,12 @@ FIXTURE_TEARDOWN(kcr)
 	static const char * const keys[] = {
 		"budget", "max_entry", "learn_window", "verify_shift", "control",
 	};
-	char val[64], line[96];
+	char val[64];
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(keys); i++) {
-		if (!kcr_field(self->config, keys[i], '=', val, sizeof(val)))
-			continue;
-		snprintf(line, sizeof(line), "%s=%s", keys[i], val);
-		kcr_write(KCR_CONFIG, line);
+		if (kcr_field(self->config, keys[i], '=', val, sizeof(val)))
+			kcr_config_set(keys[i], val);
 	}
 }
 

@@ -115,11 +115,11 @@ FIXTURE(kcr_crypto) {
 
 FIXTURE_SETUP(kcr_crypto)
 {
+	const char *why = kcr_unavailable();
 	int fd;
 
-	if (!kcr_present() || geteuid())
-		SKIP(return, "needs root and a kernel with KCR");
-	ASSERT_TRUE(kcr_debugfs_ready());
+	if (why)
+		SKIP(return, "%s", why);
 	if (kcr_stat("skcipher.lookups") < 0)
 		SKIP(return, "no KCR skcipher statistics");
 	fd = socket(AF_ALG, SOCK_SEQPACKET, 0);
@@ -145,14 +145,10 @@ FIXTURE_SETUP(kcr_crypto)
 
 FIXTURE_TEARDOWN(kcr_crypto)
 {
-	char line[32];
-
 	if (!self->enabled[0])
 		return;
-	snprintf(line, sizeof(line), "enabled=%s", self->enabled);
-	kcr_write(KCR_CONFIG, line);
-	snprintf(line, sizeof(line), "control=%s", self->control);
-	kcr_write(KCR_CONFIG, line);
+	kcr_config_set("enabled", self->enabled);
+	kcr_config_set("control", self->control);
 }
 
 /* What cbc(aes) gives with KCR off: the reference. */

@@ -130,4 +130,28 @@ static inline long kcr_stat(const char *name)
 	return atol(val);
 }
 
+/* Write "key=value" to kcr/config; return 0 or -errno. */
+static inline int kcr_config_set(const char *key, const char *value)
+{
+	char line[96];
+
+	snprintf(line, sizeof(line), "%s=%s", key, value);
+	return kcr_write(KCR_CONFIG, line);
+}
+
+/*
+ * Why the KCR tests cannot run here (not root, no KCR, no debugfs), or
+ * NULL if they can. Mounts debugfs if needed.
+ */
+static inline const char *kcr_unavailable(void)
+{
+	if (!kcr_present())
+		return "KCR is not built into this kernel";
+	if (geteuid())
+		return "must be run as root";
+	if (!kcr_debugfs_ready())
+		return "no " KCR_DEBUGFS;
+	return NULL;
+}
+
 #endif /* KCR_LIB_H */

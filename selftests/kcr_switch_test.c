@@ -39,23 +39,18 @@ FIXTURE(kcr) {
 
 FIXTURE_SETUP(kcr)
 {
-	if (!kcr_present())
-		SKIP(return, "KCR is not built into this kernel");
-	if (geteuid())
-		SKIP(return, "must be run as root");
-	ASSERT_TRUE(kcr_debugfs_ready()) TH_LOG("no %s", KCR_DEBUGFS);
+	const char *why = kcr_unavailable();
+
+	if (why)
+		SKIP(return, "%s", why);
 	snprintf(self->enabled, sizeof(self->enabled), "%s",
 		 kcr_config_get("enabled"));
 }
 
 FIXTURE_TEARDOWN(kcr)
 {
-	char line[32];
-
-	if (!self->enabled[0])
-		return;
-	snprintf(line, sizeof(line), "enabled=%s", self->enabled);
-	kcr_write(KCR_CONFIG, line);
+	if (self->enabled[0])
+		kcr_config_set("enabled", self->enabled);
 }
 
 TEST_F(kcr, debugfs_files_present)
