@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the KCR selftests: finding KCR's files and reading and
- * writing them.
+ * writing them, setting KCR up to serve hits at once, and telling whether
+ * memory is marked with madvise(MADV_KCR).
  */
 #ifndef KCR_LIB_H
 #define KCR_LIB_H
@@ -12,9 +13,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* KCR's uapi, for C libraries that do not have it yet. */
+#ifndef MADV_KCR
+#define MADV_KCR	26
+#endif
+#ifndef MADV_NOKCR
+#define MADV_NOKCR	27
+#endif
+#ifndef PR_SET_KCR
+#define PR_SET_KCR	82
+#endif
+#ifndef PR_GET_KCR
+#define PR_GET_KCR	83
+#endif
 
 #define KCR_PARAM_ENABLE	"/sys/module/kcr/parameters/enable"
 #define KCR_DEBUGFS		"/sys/kernel/debug/kcr"
@@ -130,6 +147,22 @@ static inline long kcr_stat(const char *name)
 	return atol(val);
 }
 
+/* Counter @stat ("lookups", ...) of @domain ("usercopy", ...), or -1. */
+static inline long kcr_domain_stat(const char *domain, const char *stat)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s.%s", domain, stat);
+	return kcr_stat(name);
+}
+
+/* Hits of @domain, in either tier of the cache. */
+static inline long kcr_hits(const char *domain)
+{
+	return kcr_domain_stat(domain, "l2_hits") +
+	       kcr_domain_stat(domain, "l3_hits");
+}
+
 /* Write "key=value" to kcr/config; return 0 or -errno. */
 static inline int kcr_config_set(const char *key, const char *value)
 {
@@ -137,6 +170,84 @@ static inline int kcr_config_set(const char *key, const char *value)
 
 	snprintf(line, sizeof(line), "%s=%s", key, value);
 	return kcr_write(KCR_CONFIG, line);
+}
+
+#define KCR_SAVED_MAX	8
+
+/* Tunables a test changed, and their values before, to put back after. */
+struct kcr_saved_config {
+	char key[KCR_SAVED_MAX][16];
+	char val[KCR_SAVED_MAX][16];
+	int nr;
+};
+
+/* Remember the value of @key in @saved, then set it to @val. */
+static inline int kcr_config_change(struct kcr_saved_config *saved,
+				    const char *key, const char *val)
+{
+	if (saved->nr == KCR_SAVED_MAX)
+		return -ENOSPC;
+	snprintf(saved->key[saved->nr], sizeof(saved->key[0]), "%s", key);
+	snprintf(saved->val[saved->nr], sizeof(saved->val[0]), "%s",
+		 kcr_config_get(key));
+	saved->nr++;
+	return kcr_config_set(key, val);
+}
+
+/* Put back what kcr_config_change() changed, last change first. */
+static inline void kcr_config_restore(struct kcr_saved_config *saved)
+{
+	while (saved->nr > 0) {
+		saved->nr--;
+		kcr_config_set(saved->key[saved->nr], saved->val[saved->nr]);
+	}
+}
+
+/*
+ * Make KCR serve hits at once, for tests about what is served: KCR on, the
+ * adaptive controller off (it switches domains that do not pay off),
+ * classes trusted after one consistent recomputation and verified once in
+ * 2^30 hits after that, and an empty cache. kcr_config_restore() undoes
+ * it; so does a failure here. Return 0 or -errno.
+ */
+static inline int kcr_serve_at_once(struct kcr_saved_config *saved)
+{
+	int err = kcr_config_change(saved, "enabled", "1") ?:
+		  kcr_config_change(saved, "control", "0") ?:
+		  kcr_config_change(saved, "learn_window", "1") ?:
+		  kcr_config_change(saved, "verify_shift", "30") ?:
+		  kcr_config_set("flush", "all");
+
+	if (err)
+		kcr_config_restore(saved);
+	return err;
+}
+
+/*
+ * Whether the VMA that holds @addr is marked with madvise(MADV_KCR), as
+ * the "kc" of its VmFlags in /proc/self/smaps shows: 1 or 0, or -1 if
+ * there is no smaps (CONFIG_PROC_PAGE_MONITOR=n) or no such VMA.
+ */
+static inline int kcr_smaps_marked(const void *addr)
+{
+	unsigned long a = (unsigned long)addr, start, end;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	bool in_vma = false;
+	char line[512];
+	int ret = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+			in_vma = start <= a && a < end;
+		} else if (in_vma && !strncmp(line, "VmFlags:", 8)) {
+			ret = strstr(line, " kc ") || strstr(line, " kc\n");
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
 }
 
 /*

@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * copy_from_user() served from KCR (domain "usercopy"). A write() to a
+ * pipe copies from user memory with the iov_iter user copy, which KCR
+ * serves while memory marked with madvise(MADV_KCR) is unchanged, so a
+ * pipe round trip shows what KCR served: a stale result comes back as old
+ * bytes.
+ *
+ * Each test warms the cache with round trips of one pattern and makes sure
+ * KCR hit, then changes the memory in one of the ways memory can change:
+ * a CPU store, read() into it, MADV_DONTNEED, munmap() and a new mapping,
+ * mremap(), a fork() child writing its copy, process_vm_writev(), ptrace()
+ * and /proc/pid/mem writes, mprotect() and a store. Every later round trip
+ * must return what the memory holds now. Also: unchanged memory is served,
+ * and prctl(PR_SET_KCR, 0) keeps a task's copies out of KCR.
+ *
+ * Run as root on a kernel with CONFIG_KCR_USERCOPY=y; skips otherwise.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../kselftest_harness.h"
+#include "kcr_lib.h"
+
+#define NR_PAGES	4
+#define ROUNDS		8
+
+/* Patterns: any two differ in every byte. */
+enum { PAT_A = 1, PAT_B, PAT_C };
+
+static void fill(char *p, size_t len, int pattern)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = pattern * 131 + i * 7 + i / 4096;
+}
+
+static bool holds(const char *p, size_t len, int pattern)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] != (char)(pattern * 131 + i * 7 + i / 4096))
+			return false;
+	}
+	return true;
+}
+
+/* Write @len bytes of @buf to the pipe @fds and read them back into @out. */
+static int round_trip(int fds[2], const char *buf, char *out, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	if (write(fds[1], buf, len) != (ssize_t)len)
+		return -1;
+	while (done < len) {
+		n = read(fds[0], out + done, len - done);
+		if (n <= 0)
+			return -1;
+		done += n;
+	}
+	return 0;
+}
+
+/*
+ * Round-trip @buf ROUNDS times: true if every round trip gave back what it
+ * holds, and that is @pattern.
+ */
+static bool round_trips_give(int fds[2], const char *buf, size_t len,
+			     int pattern)
+{
+	char *out = malloc(len);
+	bool ok = out && holds(buf, len, pattern);
+
+	for (int i = 0; ok && i < ROUNDS; i++) {
+		memset(out, 0, len);
+		ok = !round_trip(fds, buf, out, len) && !memcmp(out, buf, len);
+	}
+	free(out);
+	return ok;
+}
+
+FIXTURE(kcr_user) {
+	struct kcr_saved_config saved;
+	size_t page, len;
+	int fds[2];
+	char *buf;	/* NR_PAGES pages marked with MADV_KCR */
+};
+
+FIXTURE_SETUP(kcr_user)
+{
+	const char *why = kcr_unavailable();
+
+	if (why)
+		SKIP(return, "%s", why);
+	if (kcr_domain_stat("usercopy", "lookups") < 0)
+		SKIP(return, "no KCR usercopy statistics");
+	self->page = getpagesize();
+	self->len = NR_PAGES * self->page;
+	self->buf = mmap(NULL, self->len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->buf);
+	if (madvise(self->buf, self->len, MADV_KCR))
+		SKIP(return, "no MADV_KCR (errno %d)", errno);
+	ASSERT_EQ(0, pipe(self->fds));
+	ASSERT_EQ(0, kcr_serve_at_once(&self->saved));
+}
+
+FIXTURE_TEARDOWN(kcr_user)
+{
+	kcr_config_restore(&self->saved);
+}
+
+/*
+ * Fill the buffer with @pattern, round-trip it and make sure that KCR hit:
+ * unless it does, a test that changes the memory afterwards cannot see a
+ * stale result.
+ */
+static void warm_up(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(kcr_user) *self, int pattern)
+{
+	long hits = kcr_hits("usercopy");
+
+	fill(self->buf, self->len, pattern);
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, pattern));
+	ASSERT_LT(hits, kcr_hits("usercopy"));
+}
+
+TEST_F(kcr_user, unchanged_memory_is_served)
+{
+	long hits, served;
+
+	warm_up(_metadata, self, PAT_A);
+	hits = kcr_hits("usercopy");
+	served = kcr_domain_stat("usercopy", "bytes_served");
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_A));
+	/* Every page of every round trip hit and was served. */
+	EXPECT_LE(hits + ROUNDS * NR_PAGES, kcr_hits("usercopy"));
+	EXPECT_LE(served + ROUNDS * (long)self->len,
+		  kcr_domain_stat("usercopy", "bytes_served"));
+}
+
+TEST_F(kcr_user, cpu_store_is_not_served_stale)
+{
+	warm_up(_metadata, self, PAT_A);
+	fill(self->buf, self->len, PAT_B);
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_B));
+}
+
+TEST_F(kcr_user, one_byte_store_is_not_served_stale)
+{
+	size_t at = 2 * self->page + 100;
+	char *out = malloc(self->len);
+
+	ASSERT_NE(NULL, out);
+	warm_up(_metadata, self, PAT_A);
+	self->buf[at] ^= 0x5a;
+	for (int i = 0; i < ROUNDS; i++) {
+		ASSERT_EQ(0, round_trip(self->fds, self->buf, out, self->len));
+		ASSERT_EQ(0, memcmp(out, self->buf, self->len))
+			TH_LOG("round %d: byte %zu is 0x%02x, not 0x%02x", i, at,
+			       out[at] & 0xff, self->buf[at] & 0xff);
+	}
+	free(out);
+}
+
+TEST_F(kcr_user, read_from_file_is_not_served_stale)
+{
+	char *b = malloc(self->len);
+	int fd = memfd_create("kcr_user_test", MFD_CLOEXEC);
+
+	ASSERT_NE(NULL, b);
+	ASSERT_LE(0, fd);
+	fill(b, self->len, PAT_B);
+	ASSERT_EQ(self->len, write(fd, b, self->len));
+	ASSERT_EQ(0, lseek(fd, 0, SEEK_SET));
+	warm_up(_metadata, self, PAT_A);
+	ASSERT_EQ(self->len, read(fd, self->buf, self->len));
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_B));
+	close(fd);
+	free(b);
+}
+
+TEST_F(kcr_user, dontneed_is_not_served_stale)
+{
+	char *zeros = calloc(1, self->len), *out = malloc(self->len);
+
+	ASSERT_NE(NULL, zeros);
+	ASSERT_NE(NULL, out);
+	warm_up(_metadata, self, PAT_A);
+	ASSERT_EQ(0, madvise(self->buf, self->len, MADV_DONTNEED));
+	for (int i = 0; i < ROUNDS; i++) {
+		ASSERT_EQ(0, round_trip(self->fds, self->buf, out, self->len));
+		ASSERT_EQ(0, memcmp(out, zeros, self->len)) TH_LOG("round %d", i);
+	}
+	ASSERT_EQ(0, memcmp(self->buf, zeros, self->len));
+	fill(self->buf, self->len, PAT_B);
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_B));
+	free(zeros);
+	free(out);
+}
+
+TEST_F(kcr_user, new_mapping_is_not_served_stale)
+{
+	char *p;
+
+	warm_up(_metadata, self, PAT_A);
+	ASSERT_EQ(0, munmap(self->buf, self->len));
+	p = mmap(self->buf, self->len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ASSERT_EQ(self->buf, p);
+	ASSERT_EQ(0, madvise(p, self->len, MADV_KCR));
+	fill(p, self->len, PAT_B);
+	ASSERT_TRUE(round_trips_give(self->fds, p, self->len, PAT_B));
+}
+
+TEST_F(kcr_user, mremap_is_not_served_stale)
+{
+	char *dst, *moved, *p;
+
+	dst = mmap(NULL, self->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	ASSERT_NE(MAP_FAILED, dst);
+	warm_up(_metadata, self, PAT_A);
+	moved = mremap(self->buf, self->len, self->len,
+		       MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	ASSERT_EQ(dst, moved);
+	p = mmap(self->buf, self->len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ASSERT_EQ(self->buf, p);
+	ASSERT_EQ(0, madvise(p, self->len, MADV_KCR));
+	fill(p, self->len, PAT_B);
+	ASSERT_TRUE(round_trips_give(self->fds, p, self->len, PAT_B));
+	/* The pages moved, and still round-trip what they hold. */
+	ASSERT_TRUE(round_trips_give(self->fds, moved, self->len, PAT_A));
+}
+
+/*
+ * The child of fork() writes its copy of the buffer. Return 0 if all it
+ * sees is right, or what went wrong.
+ */
+static int fork_child(FIXTURE_DATA(kcr_user) *self)
+{
+	long lookups;
+
+	/* Like mlock(), MADV_KCR is not inherited. */
+	if (kcr_smaps_marked(self->buf) == 1)
+		return 1;
+	fill(self->buf, self->len, PAT_B);
+	if (!round_trips_give(self->fds, self->buf, self->len, PAT_B))
+		return 2;
+	/*
+	 * Marked again, the child's pages get the same write generations the
+	 * parent's had for PAT_A: only the owner tells the results apart.
+	 */
+	if (madvise(self->buf, self->len, MADV_KCR))
+		return 3;
+	lookups = kcr_domain_stat("usercopy", "lookups");
+	if (!round_trips_give(self->fds, self->buf, self->len, PAT_B))
+		return 4;
+	if (kcr_domain_stat("usercopy", "lookups") == lookups)
+		return 5;
+	return 0;
+}
+
+TEST_F(kcr_user, fork_child_is_not_served_parent_results)
+{
+	int status;
+	pid_t pid;
+
+	warm_up(_metadata, self, PAT_A);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(fork_child(self));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_A));
+	fill(self->buf, self->len, PAT_C);
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_C));
+}
+
+/*
+ * Fork a child that waits for a byte on @go, then writes PAT_B into the
+ * buffer of @parent with process_vm_writev().
+ */
+static pid_t fork_vm_writer(FIXTURE_DATA(kcr_user) *self, pid_t parent,
+			    int go[2])
+{
+	struct iovec local, remote = { self->buf, self->len };
+	pid_t pid = fork();
+	char c;
+
+	if (pid)
+		return pid;
+	close(go[1]);
+	local.iov_base = malloc(self->len);
+	local.iov_len = self->len;
+	if (!local.iov_base || read(go[0], &c, 1) != 1)
+		_exit(1);
+	fill(local.iov_base, self->len, PAT_B);
+	_exit(process_vm_writev(parent, &local, 1, &remote, 1, 0) ==
+	      (ssize_t)self->len ? 0 : 2);
+}
+
+TEST_F(kcr_user, process_vm_writev_is_not_served_stale)
+{
+	int go[2], status;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(go));
+	pid = fork_vm_writer(self, getpid(), go);
+	ASSERT_LE(0, pid);
+	close(go[0]);
+	/* Warm up after fork(), so that fork() is not what changes the pages. */
+	warm_up(_metadata, self, PAT_A);
+	ASSERT_EQ(1, write(go[1], "", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_B));
+}
+
+/*
+ * The tracee of the ptrace() test: marks and warms up its own copy of the
+ * buffer, stops for the tracer to write PAT_B into it, then checks it.
+ */
+static int ptrace_child(FIXTURE_DATA(kcr_user) *self)
+{
+	long hits;
+
+	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) ||
+	    madvise(self->buf, self->len, MADV_KCR))
+		return 1;
+	hits = kcr_hits("usercopy");
+	fill(self->buf, self->len, PAT_A);
+	if (!round_trips_give(self->fds, self->buf, self->len, PAT_A) ||
+	    kcr_hits("usercopy") == hits)
+		return 2;
+	raise(SIGSTOP);
+	if (!round_trips_give(self->fds, self->buf, self->len, PAT_B))
+		return 3;
+	return 0;
+}
+
+TEST_F(kcr_user, ptrace_poke_is_not_served_stale)
+{
+	char *b = malloc(self->len);
+	int status;
+	size_t off;
+	pid_t pid;
+
+	ASSERT_NE(NULL, b);
+	fill(b, self->len, PAT_B);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(ptrace_child(self));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSTOPPED(status)) TH_LOG("child status 0x%x", status);
+	ASSERT_EQ(SIGSTOP, WSTOPSIG(status));
+	for (off = 0; off < self->len; off += sizeof(long)) {
+		long word;
+
+		memcpy(&word, b + off, sizeof(word));
+		ASSERT_EQ(0, ptrace(PTRACE_POKEDATA, pid, self->buf + off,
+				    (void *)word));
+	}
+	ASSERT_EQ(0, ptrace(PTRACE_DETACH, pid, NULL, NULL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	free(b);
+}
+
+TEST_F(kcr_user, proc_mem_write_is_not_served_stale)
+{
+	char *b = malloc(self->len);
+	int fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+
+	ASSERT_NE(NULL, b);
+	if (fd < 0)
+		SKIP(return, "no /proc/self/mem (errno %d)", errno);
+	fill(b, self->len, PAT_B);
+	warm_up(_metadata, self, PAT_A);
+	ASSERT_EQ(self->len, pwrite(fd, b, self->len, (off_t)self->buf));
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_B));
+	close(fd);
+	free(b);
+}
+
+TEST_F(kcr_user, mprotect_without_store_keeps_content)
+{
+	warm_up(_metadata, self, PAT_A);
+	ASSERT_EQ(0, mprotect(self->buf, self->len, PROT_READ));
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_A));
+	ASSERT_EQ(0, mprotect(self->buf, self->len, PROT_READ | PROT_WRITE));
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_A));
+}
+
+TEST_F(kcr_user, mprotect_then_store_is_not_served_stale)
+{
+	warm_up(_metadata, self, PAT_A);
+	ASSERT_EQ(0, mprotect(self->buf, self->len, PROT_READ));
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_A));
+	ASSERT_EQ(0, mprotect(self->buf, self->len, PROT_READ | PROT_WRITE));
+	fill(self->buf, self->len, PAT_B);
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_B));
+}
+
+TEST_F(kcr_user, opted_out_task_is_not_looked_up)
+{
+	long lookups, stores;
+
+	warm_up(_metadata, self, PAT_A);
+	ASSERT_EQ(0, prctl(PR_SET_KCR, 0, 0, 0, 0));
+	lookups = kcr_domain_stat("usercopy", "lookups");
+	stores = kcr_domain_stat("usercopy", "stores");
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_A));
+	fill(self->buf, self->len, PAT_B);
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_B));
+	EXPECT_EQ(lookups, kcr_domain_stat("usercopy", "lookups"));
+	EXPECT_EQ(stores, kcr_domain_stat("usercopy", "stores"));
+
+	ASSERT_EQ(0, prctl(PR_SET_KCR, 1, 0, 0, 0));
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_B));
+	EXPECT_LT(lookups, kcr_domain_stat("usercopy", "lookups"));
+}
+
+TEST_HARNESS_MAIN
