@@ -315,6 +315,26 @@ TEST_F(kcr_madvise, uffd_wp_range_is_refused)
 	EXPECT_EQ(1, marked(self, p));
 }
 
+/* And the other way round: userfaultfd will not write-protect marked memory. */
+TEST_F(kcr_madvise, uffd_wp_refuses_marked_range)
+{
+	char *p = map_pages(self, 2, MAP_PRIVATE);
+	int uffd;
+
+	ASSERT_NE(MAP_FAILED, p);
+	uffd = uffd_register(p, 2 * self->page, UFFDIO_REGISTER_MODE_WP);
+	if (uffd < 0)
+		SKIP(return, "no userfaultfd write-protection (%d)", uffd);
+	ASSERT_EQ(0, close(uffd));
+	ASSERT_EQ(0, madvise(p, 2 * self->page, MADV_KCR));
+	EXPECT_EQ(-EINVAL, uffd_register(p, 2 * self->page,
+					 UFFDIO_REGISTER_MODE_WP));
+	uffd = uffd_register(p, 2 * self->page, UFFDIO_REGISTER_MODE_MISSING);
+	EXPECT_LE(0, uffd);
+	if (uffd >= 0)
+		close(uffd);
+}
+
 /* Only write-protection (and minor faults) are userfaultfd's to handle. */
 TEST_F(kcr_madvise, uffd_missing_range_is_accepted)
 {

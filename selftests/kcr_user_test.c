@@ -45,6 +45,13 @@ static void fill(char *p, size_t len, int pattern)
 		p[i] = pattern * 131 + i * 7 + i / 4096;
 }
 
+/* The bytes fill() puts at [off, off + sizeof(long)), into w. */
+static void fill_word(char *w, size_t off, int pattern)
+{
+	for (size_t i = 0; i < sizeof(long); i++)
+		w[i] = pattern * 131 + (off + i) * 7 + (off + i) / 4096;
+}
+
 static bool holds(const char *p, size_t len, int pattern)
 {
 	for (size_t i = 0; i < len; i++) {
@@ -397,6 +404,86 @@ TEST_F(kcr_user, proc_mem_write_is_not_served_stale)
 	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_B));
 	close(fd);
 	free(b);
+}
+
+/* Round-trip the buffer: true if every round trip gave back what it holds. */
+static bool round_trips_match(int fds[2], const char *buf, size_t len)
+{
+	char *out = malloc(len);
+	bool ok = out;
+
+	for (int i = 0; ok && i < ROUNDS; i++) {
+		memset(out, 0, len);
+		ok = !round_trip(fds, buf, out, len) && !memcmp(out, buf, len);
+	}
+	free(out);
+	return ok;
+}
+
+/*
+ * The tracee of the read-only ptrace() test. Its buffer is read-only, so
+ * the tracer's PTRACE_POKEDATA writes with FOLL_FORCE: the first word it
+ * writes to a page breaks COW with a write fault, every later one goes
+ * through the read-only page table entry without a fault. The tracee
+ * stops twice: for the first word of each page, then, once it has warmed
+ * its cache again, for all the rest.
+ */
+static int ptrace_read_only_child(FIXTURE_DATA(kcr_user) *self)
+{
+	char *want = malloc(self->len);
+	long hits;
+
+	if (!want || ptrace(PTRACE_TRACEME, 0, NULL, NULL) ||
+	    madvise(self->buf, self->len, MADV_KCR))
+		return 1;
+	fill(self->buf, self->len, PAT_A);
+	if (mprotect(self->buf, self->len, PROT_READ))
+		return 2;
+	raise(SIGSTOP);
+	fill(want, self->len, PAT_A);
+	for (size_t off = 0; off < self->len; off += self->page)
+		fill_word(want + off, off, PAT_B);
+	hits = kcr_hits("usercopy");
+	if (memcmp(want, self->buf, self->len) ||
+	    !round_trips_match(self->fds, self->buf, self->len) ||
+	    kcr_hits("usercopy") == hits)
+		return 3;
+	raise(SIGSTOP);
+	if (!round_trips_give(self->fds, self->buf, self->len, PAT_B))
+		return 4;
+	return 0;
+}
+
+TEST_F(kcr_user, ptrace_poke_into_read_only_is_not_served_stale)
+{
+	int status;
+	size_t off;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(ptrace_read_only_child(self));
+	for (int stop = 0; stop < 2; stop++) {
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(WIFSTOPPED(status)) TH_LOG("child status 0x%x", status);
+		for (off = 0; off < self->len; off += sizeof(long)) {
+			char word[sizeof(long)];
+			long w;
+
+			/* First stop: the first word of each page only. */
+			if (!stop && off % self->page)
+				continue;
+			fill_word(word, off, PAT_B);
+			memcpy(&w, word, sizeof(w));
+			ASSERT_EQ(0, ptrace(PTRACE_POKEDATA, pid, self->buf + off,
+					    (void *)w));
+		}
+		ASSERT_EQ(0, ptrace(PTRACE_CONT, pid, NULL, NULL));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("child status 0x%x", status);
+	ASSERT_EQ(0, WEXITSTATUS(status));
 }
 
 TEST_F(kcr_user, mprotect_without_store_keeps_content)
