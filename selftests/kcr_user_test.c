@@ -486,6 +486,59 @@ TEST_F(kcr_user, ptrace_poke_into_read_only_is_not_served_stale)
 	ASSERT_EQ(0, WEXITSTATUS(status));
 }
 
+#define KSM_RUN			"/sys/kernel/mm/ksm/run"
+#define KSM_PAGES_SHARING	"/sys/kernel/mm/ksm/pages_sharing"
+
+/* pages_sharing of KSM, or -1. */
+static long ksm_pages_sharing(void)
+{
+	char buf[32];
+
+	if (kcr_read(KSM_PAGES_SHARING, buf, sizeof(buf)) < 0)
+		return -1;
+	return atol(buf);
+}
+
+/*
+ * KSM merges the buffer's identical pages into one write-protected page
+ * (under an mmu notifier), and a store breaks the merge again (a write
+ * fault): neither may serve a stale copy.
+ */
+TEST_F(kcr_user, ksm_merge_and_unmerge_are_not_served_stale)
+{
+	long hits, before = ksm_pages_sharing();
+	char *want = malloc(self->len);
+	int i;
+
+	ASSERT_NE(NULL, want);
+	if (before < 0 || kcr_write(KSM_RUN, "1"))
+		SKIP(return, "no KSM");
+	fill(self->buf, self->page, PAT_A);
+	for (i = 1; i < NR_PAGES; i++)
+		memcpy(self->buf + i * self->page, self->buf, self->page);
+	ASSERT_TRUE(round_trips_match(self->fds, self->buf, self->len));
+	ASSERT_EQ(0, madvise(self->buf, self->len, MADV_MERGEABLE));
+	for (i = 0; i < 100 && ksm_pages_sharing() <= before; i++)
+		usleep(50 * 1000);
+	if (ksm_pages_sharing() <= before) {
+		kcr_write(KSM_RUN, "0");
+		SKIP(return, "KSM did not merge the buffer in 5 s");
+	}
+	hits = kcr_hits("usercopy");
+	memcpy(want, self->buf, self->len);
+	ASSERT_TRUE(round_trips_match(self->fds, self->buf, self->len));
+	ASSERT_EQ(0, memcmp(want, self->buf, self->len));
+	ASSERT_LT(hits, kcr_hits("usercopy"));
+	/* A store into the merged page of the third page of the buffer. */
+	self->buf[2 * self->page + 5] ^= 0x5a;
+	want[2 * self->page + 5] ^= 0x5a;
+	ASSERT_TRUE(round_trips_match(self->fds, self->buf, self->len));
+	ASSERT_EQ(0, memcmp(want, self->buf, self->len));
+	madvise(self->buf, self->len, MADV_UNMERGEABLE);
+	kcr_write(KSM_RUN, "0");
+	free(want);
+}
+
 TEST_F(kcr_user, mprotect_without_store_keeps_content)
 {
 	warm_up(_metadata, self, PAT_A);
