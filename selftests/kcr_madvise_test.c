@@ -150,20 +150,28 @@ TEST_F(kcr_madvise, mark_covers_the_range_only)
 	EXPECT_EQ(0, marked(self, p + 2 * self->page));
 }
 
-TEST_F(kcr_madvise, private_file_mapping_is_accepted)
+/* One page of a new memfd, mapped with @flags; the fd goes with the test. */
+static char *map_file_page(FIXTURE_DATA(kcr_madvise) *self, int flags)
 {
 	int fd = memfd_create("kcr_madvise_test", MFD_CLOEXEC);
-	char *p;
+	char *p = MAP_FAILED;
 
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ftruncate(fd, self->page));
-	p = mmap(NULL, self->page, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (fd >= 0 && !ftruncate(fd, self->page))
+		p = mmap(NULL, self->page, PROT_READ | PROT_WRITE, flags, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	return p;
+}
+
+TEST_F(kcr_madvise, private_file_mapping_is_accepted)
+{
+	char *p = map_file_page(self, MAP_PRIVATE);
+
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(0, madvise(p, self->page, MADV_KCR));
 	/* Written, the page is an anonymous copy of the file's. */
 	memset(p, 0x6b, self->page);
 	EXPECT_EQ(1, marked(self, p));
-	close(fd);
 }
 
 TEST_F(kcr_madvise, unaligned_start_is_refused)
@@ -218,18 +226,13 @@ TEST_F(kcr_madvise, shared_anon_mapping_is_refused)
 
 TEST_F(kcr_madvise, shared_file_mapping_is_refused)
 {
-	int fd = memfd_create("kcr_madvise_test", MFD_CLOEXEC);
-	char *p;
+	char *p = map_file_page(self, MAP_SHARED);
 
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ftruncate(fd, self->page));
-	p = mmap(NULL, self->page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	memset(p, 0x6b, self->page);
 	EXPECT_EQ(-1, madvise(p, self->page, MADV_KCR));
 	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(0, marked(self, p));
-	close(fd);
 }
 
 /*

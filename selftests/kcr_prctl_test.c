@@ -135,18 +135,17 @@ TEST_F(kcr_prctl, set_rejects_bad_arguments)
 
 TEST_F(kcr_prctl, get_rejects_bad_arguments)
 {
-	errno = 0;
-	EXPECT_EQ(-1, prctl(PR_GET_KCR, 1, 0, 0, 0));
-	EXPECT_EQ(EINVAL, errno);
-	errno = 0;
-	EXPECT_EQ(-1, prctl(PR_GET_KCR, 0, 1, 0, 0));
-	EXPECT_EQ(EINVAL, errno);
-	errno = 0;
-	EXPECT_EQ(-1, prctl(PR_GET_KCR, 0, 0, 1, 0));
-	EXPECT_EQ(EINVAL, errno);
-	errno = 0;
-	EXPECT_EQ(-1, prctl(PR_GET_KCR, 0, 0, 0, 1));
-	EXPECT_EQ(EINVAL, errno);
+	static const unsigned long bad[][4] = {
+		{ 1, 0, 0, 0 }, { 0, 1, 0, 0 }, { 0, 0, 1, 0 }, { 0, 0, 0, 1 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		errno = 0;
+		EXPECT_EQ(-1, prctl(PR_GET_KCR, bad[i][0], bad[i][1], bad[i][2],
+				    bad[i][3]))
+			TH_LOG("case %zu", i);
+		EXPECT_EQ(EINVAL, errno);
+	}
 }
 
 TEST_F(kcr_prctl, fork_inherits)

@@ -360,34 +360,51 @@ static int ptrace_child(FIXTURE_DATA(kcr_user) *self)
 	return 0;
 }
 
+/*
+ * Wait for the tracee @pid to stop, then write PAT_B into its buffer with
+ * PTRACE_POKEDATA, every @step bytes (sizeof(long) for all of it), and let
+ * it continue. Returns 0, or -1 with errno set.
+ */
+static int poke_pattern_b(FIXTURE_DATA(kcr_user) *self, pid_t pid,
+			  size_t step)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid || !WIFSTOPPED(status)) {
+		errno = ECHILD;
+		return -1;
+	}
+	for (size_t off = 0; off < self->len; off += step) {
+		char word[sizeof(long)];
+		long w;
+
+		fill_word(word, off, PAT_B);
+		memcpy(&w, word, sizeof(w));
+		if (ptrace(PTRACE_POKEDATA, pid, self->buf + off, (void *)w))
+			return -1;
+	}
+	return ptrace(PTRACE_CONT, pid, NULL, NULL) ? -1 : 0;
+}
+
+/* The tracee's exit status, or -1 if it did not exit. */
+static int tracee_exit_status(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
 TEST_F(kcr_user, ptrace_poke_is_not_served_stale)
 {
-	char *b = malloc(self->len);
-	int status;
-	size_t off;
-	pid_t pid;
+	pid_t pid = fork();
 
-	ASSERT_NE(NULL, b);
-	fill(b, self->len, PAT_B);
-	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid)
 		_exit(ptrace_child(self));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFSTOPPED(status)) TH_LOG("child status 0x%x", status);
-	ASSERT_EQ(SIGSTOP, WSTOPSIG(status));
-	for (off = 0; off < self->len; off += sizeof(long)) {
-		long word;
-
-		memcpy(&word, b + off, sizeof(word));
-		ASSERT_EQ(0, ptrace(PTRACE_POKEDATA, pid, self->buf + off,
-				    (void *)word));
-	}
-	ASSERT_EQ(0, ptrace(PTRACE_DETACH, pid, NULL, NULL));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
-	ASSERT_EQ(0, WEXITSTATUS(status));
-	free(b);
+	ASSERT_EQ(0, poke_pattern_b(self, pid, sizeof(long)));
+	ASSERT_EQ(0, tracee_exit_status(pid));
 }
 
 TEST_F(kcr_user, proc_mem_write_is_not_served_stale)
@@ -456,34 +473,15 @@ static int ptrace_read_only_child(FIXTURE_DATA(kcr_user) *self)
 
 TEST_F(kcr_user, ptrace_poke_into_read_only_is_not_served_stale)
 {
-	int status;
-	size_t off;
-	pid_t pid;
+	pid_t pid = fork();
 
-	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid)
 		_exit(ptrace_read_only_child(self));
-	for (int stop = 0; stop < 2; stop++) {
-		ASSERT_EQ(pid, waitpid(pid, &status, 0));
-		ASSERT_TRUE(WIFSTOPPED(status)) TH_LOG("child status 0x%x", status);
-		for (off = 0; off < self->len; off += sizeof(long)) {
-			char word[sizeof(long)];
-			long w;
-
-			/* First stop: the first word of each page only. */
-			if (!stop && off % self->page)
-				continue;
-			fill_word(word, off, PAT_B);
-			memcpy(&w, word, sizeof(w));
-			ASSERT_EQ(0, ptrace(PTRACE_POKEDATA, pid, self->buf + off,
-					    (void *)w));
-		}
-		ASSERT_EQ(0, ptrace(PTRACE_CONT, pid, NULL, NULL));
-	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("child status 0x%x", status);
-	ASSERT_EQ(0, WEXITSTATUS(status));
+	/* First stop: the first word of each page only; then all of it. */
+	ASSERT_EQ(0, poke_pattern_b(self, pid, self->page));
+	ASSERT_EQ(0, poke_pattern_b(self, pid, sizeof(long)));
+	ASSERT_EQ(0, tracee_exit_status(pid));
 }
 
 #define KSM_RUN			"/sys/kernel/mm/ksm/run"
