@@ -537,6 +537,36 @@ TEST_F(kcr_user, ksm_merge_and_unmerge_are_not_served_stale)
 	free(want);
 }
 
+/*
+ * Truncating a privately mapped file zaps the pages the process wrote too
+ * (its copies of the file's): after the file is cut and grown again, the
+ * mapping reads zeros.
+ */
+TEST_F(kcr_user, file_truncation_is_not_served_stale)
+{
+	int fd = memfd_create("kcr_user_test", MFD_CLOEXEC);
+	char *p, *zeros = calloc(1, self->len);
+	long hits;
+
+	ASSERT_LE(0, fd);
+	ASSERT_NE(NULL, zeros);
+	ASSERT_EQ(0, ftruncate(fd, self->len));
+	p = mmap(NULL, self->len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	fill(p, self->len, PAT_A);	/* private copies, which KCR tracks */
+	ASSERT_EQ(0, madvise(p, self->len, MADV_KCR));
+	hits = kcr_hits("usercopy");
+	ASSERT_TRUE(round_trips_give(self->fds, p, self->len, PAT_A));
+	ASSERT_LT(hits, kcr_hits("usercopy"));
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	ASSERT_EQ(0, ftruncate(fd, self->len));
+	ASSERT_EQ(0, memcmp(p, zeros, self->len));
+	ASSERT_TRUE(round_trips_match(self->fds, p, self->len));
+	munmap(p, self->len);
+	close(fd);
+	free(zeros);
+}
+
 TEST_F(kcr_user, mprotect_without_store_keeps_content)
 {
 	warm_up(_metadata, self, PAT_A);
