@@ -9,7 +9,9 @@
  *
  * The same payload is sent again and again, then a payload that changes
  * between sends: every datagram must arrive, hold what the buffer held when
- * it was sent, and pass its checksum (Udp InCsumErrors stays 0).
+ * it was sent, and pass its checksum (Udp InCsumErrors stays 0). Sums are
+ * kept for the process that verifies them: receivers in two namespaces
+ * verifying the same datagrams never share them.
  *
  * Run as root on a kernel with CONFIG_KCR_CSUM, CONFIG_NET_NS and
  * CONFIG_VETH; skips otherwise.
@@ -27,11 +29,13 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../kselftest_harness.h"
@@ -383,6 +387,158 @@ TEST_F(kcr_csum, receiver_finds_repeated_sums)
 		       kcr_domain_stat("csum", "lookups"),
 		       kcr_domain_stat("csum", "misses"),
 		       kcr_domain_stat("csum", "stores"));
+}
+
+/*
+ * Two pairs of namespaces with the same addresses: the datagrams the two
+ * receivers verify are byte for byte the same. Each receiver is a process
+ * of its own, as receivers in two namespaces would be. A sum is kept for
+ * the process that verified it: the other's first datagram is a miss, its
+ * second a hit.
+ */
+struct link {
+	int tx_netns, rx_netns;
+	int tx, rx;
+	pid_t receiver;
+	int go[2], done[2];
+};
+
+FIXTURE(kcr_csum_netns) {
+	struct kcr_saved_config saved;
+	struct link link[2];
+	struct sockaddr_in to;
+	char payload[PAYLOAD];
+};
+
+/* Set up namespaces, veth pair and sockets of @l; stay in its sender's. */
+static int link_setup(FIXTURE_DATA(kcr_csum_netns) *self, struct link *l)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET, .sin_port = htons(PORT + 1) };
+
+	inet_pton(AF_INET, TX_ADDR, &from.sin_addr);
+	l->receiver = -1;
+	l->rx_netns = new_netns();
+	if (l->rx_netns < 0)
+		return l->rx_netns;
+	l->tx_netns = new_netns();
+	if (l->tx_netns < 0 || veth_create(TX_IF, RX_IF, l->rx_netns) ||
+	    if_setup(TX_IF, TX_ADDR) || setns(l->rx_netns, CLONE_NEWNET) ||
+	    if_setup(RX_IF, RX_ADDR))
+		return -1;
+	l->rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (l->rx < 0 || bind(l->rx, (struct sockaddr *)&self->to, sizeof(self->to)) ||
+	    setns(l->tx_netns, CLONE_NEWNET))
+		return -1;
+	/* The same source too: the two links carry the same datagrams. */
+	l->tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (l->tx < 0 || bind(l->tx, (struct sockaddr *)&from, sizeof(from)))
+		return -1;
+	return 0;
+}
+
+/*
+ * The receiving process of @l: for each byte on go, verify and read one
+ * datagram (FIONREAD verifies its checksum) and answer 1 if it came intact.
+ */
+static void receive_loop(FIXTURE_DATA(kcr_csum_netns) *self, struct link *l)
+{
+	struct pollfd pfd = { .fd = l->rx, .events = POLLIN };
+	char out[PAYLOAD + 1], c;
+	int len;
+
+	while (read(l->go[0], &c, 1) == 1) {
+		c = poll(&pfd, 1, 5000) == 1 && !ioctl(l->rx, FIONREAD, &len) &&
+		    len == PAYLOAD &&
+		    recv(l->rx, out, sizeof(out), MSG_DONTWAIT) == PAYLOAD &&
+		    !memcmp(out, self->payload, PAYLOAD);
+		if (write(l->done[1], &c, 1) != 1)
+			break;
+	}
+	_exit(0);
+}
+
+static int start_receiver(FIXTURE_DATA(kcr_csum_netns) *self, struct link *l)
+{
+	if (pipe(l->go) || pipe(l->done))
+		return -1;
+	l->receiver = fork();
+	if (l->receiver < 0)
+		return -1;
+	if (!l->receiver)
+		receive_loop(self, l);
+	close(l->go[0]);
+	close(l->done[1]);
+	return 0;
+}
+
+FIXTURE_SETUP(kcr_csum_netns)
+{
+	const char *why = kcr_unavailable();
+	int err;
+
+	self->link[0].receiver = self->link[1].receiver = -1;
+	if (why)
+		SKIP(return, "%s", why);
+	if (kcr_domain_stat("csum", "lookups") < 0)
+		SKIP(return, "no KCR csum statistics");
+	self->to.sin_family = AF_INET;
+	self->to.sin_port = htons(PORT);
+	inet_pton(AF_INET, RX_ADDR, &self->to.sin_addr);
+	ASSERT_EQ(0, kcr_stay_on_cpu0());
+	for (int i = 0; i < PAYLOAD; i++)
+		self->payload[i] = i * 29 + 3;
+	for (int i = 0; i < 2; i++) {
+		err = link_setup(self, &self->link[i]);
+		if (err == -EPERM || err == -EINVAL)
+			SKIP(return, "no network namespaces (%d)", err);
+		ASSERT_EQ(0, err);
+		ASSERT_EQ(0, start_receiver(self, &self->link[i]));
+	}
+	ASSERT_EQ(0, kcr_serve_at_once(&self->saved));
+}
+
+FIXTURE_TEARDOWN(kcr_csum_netns)
+{
+	for (int i = 0; i < 2; i++) {
+		if (self->link[i].receiver > 0) {
+			kill(self->link[i].receiver, SIGKILL);
+			waitpid(self->link[i].receiver, NULL, 0);
+		}
+	}
+	kcr_config_restore(&self->saved);
+}
+
+/* Send the payload over @l and have its receiver verify it: 1 if intact. */
+static int link_round_trip(FIXTURE_DATA(kcr_csum_netns) *self, struct link *l)
+{
+	char c = 0;
+
+	if (sendto(l->tx, self->payload, PAYLOAD, 0, (struct sockaddr *)&self->to,
+		   sizeof(self->to)) != PAYLOAD ||
+	    write(l->go[1], &c, 1) != 1 || read(l->done[0], &c, 1) != 1)
+		return 0;
+	return c;
+}
+
+TEST_F(kcr_csum_netns, namespaces_never_share_sums)
+{
+	long hits, lookups;
+
+	for (int i = 0; i < 4; i++)
+		ASSERT_EQ(1, link_round_trip(self, &self->link[0]));
+	hits = kcr_hits("csum");
+	ASSERT_EQ(1, link_round_trip(self, &self->link[0]));
+	ASSERT_LT(hits, kcr_hits("csum"));
+
+	/* The other namespace verifies the same bytes: not from the first's. */
+	hits = kcr_hits("csum");
+	lookups = kcr_domain_stat("csum", "lookups");
+	ASSERT_EQ(1, link_round_trip(self, &self->link[1]));
+	EXPECT_LT(lookups, kcr_domain_stat("csum", "lookups"));
+	EXPECT_EQ(hits, kcr_hits("csum"));
+	/* Its own repeats hit. */
+	ASSERT_EQ(1, link_round_trip(self, &self->link[1]));
+	EXPECT_LT(hits, kcr_hits("csum"));
 }
 
 TEST_HARNESS_MAIN

@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* KCR's uapi, for C libraries that do not have it yet. */
@@ -248,6 +249,19 @@ static inline int kcr_smaps_marked(const void *addr)
 	}
 	fclose(f);
 	return ret;
+}
+
+/*
+ * Keep the calling process, and the processes it creates, on CPU 0: the
+ * cache is per NUMA node, so two processes on different nodes would miss
+ * each other's results whether or not KCR keeps them apart, and a test of
+ * that could not fail. Return 0 or -errno.
+ */
+static inline int kcr_stay_on_cpu0(void)
+{
+	unsigned long mask = 1;
+
+	return syscall(SYS_sched_setaffinity, 0, sizeof(mask), &mask) ? -errno : 0;
 }
 
 /*

@@ -10,9 +10,12 @@
  * KCR hit, then changes the memory in one of the ways memory can change:
  * a CPU store, read() into it, MADV_DONTNEED, munmap() and a new mapping,
  * mremap(), a fork() child writing its copy, process_vm_writev(), ptrace()
- * and /proc/pid/mem writes, mprotect() and a store. Every later round trip
- * must return what the memory holds now. Also: unchanged memory is served,
- * and prctl(PR_SET_KCR, 0) keeps a task's copies out of KCR.
+ * and /proc/pid/mem writes, mprotect() and a store, KSM, truncation,
+ * swap-out and swap-in, migration to another node, collapse into a huge
+ * page, an O_DIRECT read from a disk, and threads storing while another
+ * copies. Every later round trip must return what the memory holds now. Also: unchanged memory is served,
+ * prctl(PR_SET_KCR, 0) keeps a task's copies out of KCR, and a copy into a
+ * page somebody else keeps rewriting never makes KCR keep what it wrote.
  *
  * Run as root on a kernel with CONFIG_KCR_USERCOPY=y; skips otherwise.
  */
@@ -20,18 +23,30 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../kselftest_harness.h"
 #include "kcr_lib.h"
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT	21
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25
+#endif
+#ifndef MPOL_MF_MOVE
+#define MPOL_MF_MOVE	(1 << 1)
+#endif
 
 #define NR_PAGES	4
 #define ROUNDS		8
@@ -603,6 +618,328 @@ TEST_F(kcr_user, opted_out_task_is_not_looked_up)
 	ASSERT_EQ(0, prctl(PR_SET_KCR, 1, 0, 0, 0));
 	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_B));
 	EXPECT_LT(lookups, kcr_domain_stat("usercopy", "lookups"));
+}
+
+/*
+ * A copy's destination is not the copy's result. process_vm_writev() copies
+ * from the caller's memory (marked, so KCR keys the copy on it) into a
+ * kernel mapping of a page another thread or process rewrites all the
+ * time. Whatever KCR keeps of such a copy must be what it read from the
+ * source: a pipe round trip of the source, served from KCR, must carry the
+ * source's bytes, and the usercopy class must not be found nondeterministic
+ * (which anyone could otherwise use to switch it off for everyone).
+ */
+#define REWRITES	300
+
+struct rewriter {
+	char *page;
+	size_t len;
+	volatile int stop;
+};
+
+static void *rewrite_fn(void *arg)
+{
+	struct rewriter *r = arg;
+
+	for (unsigned int n = 0; !r->stop; n++)
+		memset(r->page, n & 1 ? 0xee : 0x11, r->len);
+	return NULL;
+}
+
+/* The state of the usercopy class in kcr/classes, or "". */
+static const char *usercopy_class_state(void)
+{
+	static char buf[8192], state[16];
+	char *line;
+
+	state[0] = '\0';
+	if (kcr_read(KCR_DEBUGFS "/classes", buf, sizeof(buf)) < 0)
+		return state;
+	line = strstr(buf, "\ncopy_from_user ");
+	if (line)
+		sscanf(line, "%*s %*s %15s", state);
+	return state;
+}
+
+/*
+ * Copy the buffer into @pid's @dst REWRITES times, each followed by a pipe
+ * round trip of the buffer; return how many round trips gave back bytes
+ * other than PAT_A.
+ */
+static int copies_then_round_trips(FIXTURE_DATA(kcr_user) *self, pid_t pid,
+				   char *dst)
+{
+	struct iovec local = { self->buf, self->len }, remote = { dst, self->len };
+	char *out = malloc(self->len);
+	int wrong = 0;
+
+	if (!out)
+		return -1;
+	fill(self->buf, self->len, PAT_A);
+	for (int i = 0; i < REWRITES; i++) {
+		if (process_vm_writev(pid, &local, 1, &remote, 1, 0) !=
+		    (ssize_t)self->len ||
+		    round_trip(self->fds, self->buf, out, self->len)) {
+			wrong = -1;
+			break;
+		}
+		wrong += !holds(out, self->len, PAT_A);
+	}
+	free(out);
+	return wrong;
+}
+
+TEST_F(kcr_user, copy_into_rewritten_page_is_not_served)
+{
+	struct rewriter r = { .len = self->len };
+	long hits = kcr_hits("usercopy");
+	pthread_t t;
+
+	r.page = mmap(NULL, r.len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, r.page);
+	ASSERT_EQ(0, pthread_create(&t, NULL, rewrite_fn, &r));
+	EXPECT_EQ(0, copies_then_round_trips(self, getpid(), r.page));
+	r.stop = 1;
+	pthread_join(t, NULL);
+	/* The round trips were served: the test saw what KCR keeps. */
+	EXPECT_LT(hits + REWRITES, kcr_hits("usercopy"));
+	EXPECT_STRNE("rejected", usercopy_class_state());
+	munmap(r.page, r.len);
+}
+
+TEST_F(kcr_user, copy_into_other_process_rewritten_page_is_not_served)
+{
+	long hits = kcr_hits("usercopy");
+	int status, ready[2];
+	char *page, c;
+	pid_t pid;
+
+	page = mmap(NULL, self->len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, page);
+	ASSERT_EQ(0, pipe(ready));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* The other process: rewrite its copy of the page forever. */
+		c = 1;
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		for (unsigned int n = 0;; n++)
+			memset(page, n & 1 ? 0xee : 0x11, self->len);
+	}
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	EXPECT_EQ(0, copies_then_round_trips(self, pid, page));
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_LT(hits + REWRITES, kcr_hits("usercopy"));
+	EXPECT_STRNE("rejected", usercopy_class_state());
+}
+
+/* Whether any swap space is active. */
+static bool swap_active(void)
+{
+	char buf[4096];
+
+	return kcr_read("/proc/swaps", buf, sizeof(buf)) > 0 &&
+	       strchr(buf, '\n') && strchr(buf, '\n')[1];
+}
+
+/* How many pages of [p, p + len) are swapped out, per /proc/self/pagemap. */
+static int pages_swapped(const char *p, size_t len, size_t page)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY), n = 0;
+	unsigned long long e;
+
+	if (fd < 0)
+		return -1;
+	for (size_t off = 0; off < len; off += page) {
+		if (pread(fd, &e, sizeof(e),
+			  ((unsigned long)p + off) / page * sizeof(e)) != sizeof(e))
+			break;
+		n += !!(e & (1ULL << 62));
+	}
+	close(fd);
+	return n;
+}
+
+/*
+ * Swapped out with MADV_PAGEOUT (an mmu notifier invalidation) and in
+ * again, by a read and by a store: the contents are what they were, then
+ * what was stored.
+ */
+TEST_F(kcr_user, pageout_and_swapin_are_not_served_stale)
+{
+	if (!swap_active())
+		SKIP(return, "no swap space");
+	warm_up(_metadata, self, PAT_A);
+	ASSERT_EQ(0, madvise(self->buf, self->len, MADV_PAGEOUT));
+	if (pages_swapped(self->buf, self->len, self->page) <= 0)
+		SKIP(return, "MADV_PAGEOUT swapped nothing out");
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_A));
+	ASSERT_EQ(0, madvise(self->buf, self->len, MADV_PAGEOUT));
+	ASSERT_LT(0, pages_swapped(self->buf, self->len, self->page));
+	fill(self->buf, self->len, PAT_B);
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_B));
+}
+
+/*
+ * move_pages() migrates the buffer to another NUMA node: new pages with
+ * the same contents, then a store into them.
+ */
+TEST_F(kcr_user, migration_is_not_served_stale)
+{
+	void *pages[NR_PAGES];
+	int nodes[NR_PAGES], status[NR_PAGES], target;
+
+	if (access("/sys/devices/system/node/node1", F_OK))
+		SKIP(return, "needs two NUMA nodes");
+	warm_up(_metadata, self, PAT_A);
+	for (int i = 0; i < NR_PAGES; i++)
+		pages[i] = self->buf + i * self->page;
+	ASSERT_EQ(0, syscall(__NR_move_pages, 0, NR_PAGES, pages, NULL, status, 0))
+		TH_LOG("move_pages: errno %d", errno);
+	target = status[0] == 0 ? 1 : 0;
+	for (int i = 0; i < NR_PAGES; i++)
+		nodes[i] = target;
+	ASSERT_EQ(0, syscall(__NR_move_pages, 0, NR_PAGES, pages, nodes, status,
+			     MPOL_MF_MOVE));
+	for (int i = 0; i < NR_PAGES; i++)
+		ASSERT_EQ(target, status[i]);
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_A));
+	fill(self->buf, self->len, PAT_B);
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_B));
+}
+
+#define HPAGE	(2UL << 20)
+
+/*
+ * MADV_COLLAPSE replaces the small pages of a 2 MiB range by a huge page,
+ * mapped writable: a store into it then takes no fault at all. The copy of
+ * the first pages, served before, must not be served after.
+ */
+TEST_F(kcr_user, collapse_is_not_served_stale)
+{
+	char *map, *p;
+	long hits;
+
+	map = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	p = (char *)(((unsigned long)map + HPAGE - 1) & ~(HPAGE - 1));
+	/* Small pages first, then allow huge ones and mark the range. */
+	ASSERT_EQ(0, madvise(p, HPAGE, MADV_NOHUGEPAGE));
+	memset(p, 1, HPAGE);
+	ASSERT_EQ(0, madvise(p, HPAGE, MADV_HUGEPAGE));
+	ASSERT_EQ(0, madvise(p, HPAGE, MADV_KCR));
+	fill(p, self->len, PAT_A);
+	ASSERT_TRUE(round_trips_give(self->fds, p, self->len, PAT_A));
+	hits = kcr_hits("usercopy");
+	ASSERT_TRUE(round_trips_give(self->fds, p, self->len, PAT_A));
+	ASSERT_LT(hits, kcr_hits("usercopy"));
+	if (madvise(p, HPAGE, MADV_COLLAPSE))
+		SKIP(munmap(map, 2 * HPAGE); return,
+		     "MADV_COLLAPSE failed (errno %d)", errno);
+	fill(p, self->len, PAT_B);
+	ASSERT_TRUE(round_trips_give(self->fds, p, self->len, PAT_B));
+	munmap(map, 2 * HPAGE);
+}
+
+/* The disk for the direct I/O test, as the QEMU runs name it. */
+#define KCR_TEST_DISK	"/dev/kcr-disk"
+
+/*
+ * An O_DIRECT read from a disk into the buffer: the device writes the
+ * pages by DMA, after GUP took them for writing. The copy of the buffer is
+ * then the disk's data.
+ */
+TEST_F(kcr_user, direct_io_read_is_not_served_stale)
+{
+	char *data;
+	int fd;
+
+	fd = open(KCR_TEST_DISK, O_RDWR | O_DIRECT);
+	if (fd < 0)
+		SKIP(return, "no %s (errno %d)", KCR_TEST_DISK, errno);
+	data = mmap(NULL, self->len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, data);
+	fill(data, self->len, PAT_C);
+	ASSERT_EQ((ssize_t)self->len, pwrite(fd, data, self->len, 0));
+	warm_up(_metadata, self, PAT_A);
+	ASSERT_EQ((ssize_t)self->len, pread(fd, self->buf, self->len, 0));
+	ASSERT_TRUE(round_trips_give(self->fds, self->buf, self->len, PAT_C));
+	close(fd);
+	munmap(data, self->len);
+}
+
+/*
+ * Threads keep storing into the buffer while the main thread copies it.
+ * Each writer owns a slice of words, writes a new version into all of them,
+ * then publishes that version. A copy that began after a version was
+ * published must carry that version or a later one in every word of the
+ * slice: a result served from before the stores would carry an older one.
+ */
+#define WRITERS		3
+#define COPIES		2000
+
+struct writer {
+	unsigned long *words;
+	size_t nr;
+	unsigned long published;
+	volatile int *stop;
+};
+
+static void *writer_fn(void *arg)
+{
+	struct writer *w = arg;
+
+	for (unsigned long v = 1; !*w->stop; v++) {
+		for (size_t i = 0; i < w->nr; i++)
+			__atomic_store_n(&w->words[i], v, __ATOMIC_RELAXED);
+		__atomic_store_n(&w->published, v, __ATOMIC_RELEASE);
+		/* Mostly idle, so that many copies hit between stores. */
+		usleep(2000);
+	}
+	return NULL;
+}
+
+TEST_F(kcr_user, concurrent_stores_are_never_undone)
+{
+	size_t words = self->len / sizeof(long), per = words / WRITERS;
+	unsigned long *out = malloc(self->len), seen[WRITERS];
+	struct writer w[WRITERS];
+	pthread_t t[WRITERS];
+	volatile int stop = 0;
+	long hits = kcr_hits("usercopy");
+	int old = 0;
+
+	ASSERT_NE(NULL, out);
+	memset(self->buf, 0, self->len);
+	for (int i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer){
+			.words = (unsigned long *)self->buf + i * per,
+			.nr = per, .stop = &stop,
+		};
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, writer_fn, &w[i]));
+	}
+	for (int n = 0; n < COPIES; n++) {
+		for (int i = 0; i < WRITERS; i++)
+			seen[i] = __atomic_load_n(&w[i].published, __ATOMIC_ACQUIRE);
+		if (round_trip(self->fds, self->buf, (char *)out, self->len))
+			break;
+		for (int i = 0; i < WRITERS; i++)
+			for (size_t j = 0; j < per; j++)
+				old += out[i * per + j] < seen[i];
+	}
+	stop = 1;
+	for (int i = 0; i < WRITERS; i++)
+		pthread_join(t[i], NULL);
+	EXPECT_EQ(0, old);
+	/* The copies were served from KCR between the stores. */
+	EXPECT_LT(hits, kcr_hits("usercopy"));
+	free(out);
 }
 
 TEST_HARNESS_MAIN
