@@ -98,7 +98,7 @@ static int digest(int op, const void *msg, size_t len)
 static void isolate(int cpu, bool on, char *wq_mask, size_t size)
 {
 	cpu_set_t set;
-	char path[64];
+	char path[300];
 	DIR *procs, *tasks;
 	struct dirent *p, *t;
 
