@@ -5,7 +5,8 @@
  * that the stack computes every checksum itself: the sender's
  * csum_and_copy_from_user() of a buffer marked with madvise(MADV_KCR)
  * (domain "csum_copy", keyed by the buffer's identity) and the receiver's
- * verification with skb_checksum() (domain "csum", keyed by content).
+ * verification with skb_checksum() (domain "csum", keyed by content, for
+ * the process that asks with FIONREAD).
  *
  * The same payload is sent again and again, then a payload that changes
  * between sends: every datagram must arrive, hold what the buffer held when
@@ -238,10 +239,14 @@ static long rx_udp_snmp(FIXTURE_DATA(kcr_csum) *self, const char *name)
 	return val;
 }
 
-/* A UDP socket of the current network namespace, bound to RX_ADDR. */
+/*
+ * A UDP socket of the current network namespace, bound to RX_ADDR. Not
+ * blocking: poll() on a blocking UDP socket verifies the first datagram
+ * itself, and KCR caches only what FIONREAD verifies.
+ */
 static int rx_socket(FIXTURE_DATA(kcr_csum) *self)
 {
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 	if (fd < 0 || bind(fd, (struct sockaddr *)&self->to, sizeof(self->to))) {
 		if (fd >= 0)
@@ -425,7 +430,8 @@ static int link_setup(FIXTURE_DATA(kcr_csum_netns) *self, struct link *l)
 	    if_setup(TX_IF, TX_ADDR) || setns(l->rx_netns, CLONE_NEWNET) ||
 	    if_setup(RX_IF, RX_ADDR))
 		return -1;
-	l->rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	/* Not blocking: see rx_socket(). */
+	l->rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (l->rx < 0 || bind(l->rx, (struct sockaddr *)&self->to, sizeof(self->to)) ||
 	    setns(l->tx_netns, CLONE_NEWNET))
 		return -1;
