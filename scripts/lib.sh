@@ -68,6 +68,10 @@ KCR_OVERLAY_PATHS=(tools/testing/selftests/kcr Documentation/admin-guide/kcr
 # The identity the scripts commit the base tree with (fixed, so that the
 # base commit of a given tree is always the same commit).
 KCR_BASE_IDENT=(-c user.name="KCR base" -c user.email="kcr@localhost")
+# The committer of the commits the scripts make in the work tree (git am
+# of the patches): git needs one, and a newcomer may have none configured.
+# Given with -c, so the user's own configuration is never read or changed.
+KCR_COMMIT_IDENT=(-c user.name="KCR scripts" -c user.email="kcr@localhost")
 
 # ccache: share objects between build directories and trees (the work tree,
 # the check tree), which differ only in their absolute paths.
