@@ -482,7 +482,8 @@ FIXTURE_SETUP(kcr_csum_netns)
 	const char *why = kcr_unavailable();
 	int err;
 
-	self->link[0].receiver = self->link[1].receiver = -1;
+	self->link[0].receiver = -1;
+	self->link[1].receiver = -1;
 	if (why)
 		SKIP(return, "%s", why);
 	if (kcr_domain_stat("csum", "lookups") < 0)

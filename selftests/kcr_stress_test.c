@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,6 +40,7 @@
 #define STORM_SECONDS	3
 #define MAX_IDLE_IPIS	8
 #define UNPRIVILEGED	1000
+#define MSG_LEN		2048
 
 /* The CAL count of @cpu in /proc/interrupts, or -1. */
 static long cal_ipis(int cpu)
@@ -159,9 +161,8 @@ static bool wait_quiet(int cpu)
  */
 static int storm(int cpu)
 {
-	/* Within one page: one-shot digests (two pages would be streamed). */
-	static unsigned char msg[2048] __attribute__((aligned(4096)));
 	int sha, sha_op, hmac, hmac_op = -1;
+	unsigned char *msg;
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
@@ -169,6 +170,11 @@ static int storm(int cpu)
 	if (sched_setaffinity(0, sizeof(set), &set) ||
 	    setgid(UNPRIVILEGED) || setuid(UNPRIVILEGED))
 		return 1;
+	/* A page: one-shot digests (data over two pages would be streamed). */
+	msg = mmap(NULL, MSG_LEN, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (msg == MAP_FAILED)
+		return 4;
 	sha = alg_socket("sha256", NULL, 0);
 	hmac = alg_socket("hmac(sha256)", "a key", 5);
 	sha_op = sha < 0 ? -1 : accept(sha, NULL, 0);
@@ -176,7 +182,7 @@ static int storm(int cpu)
 		return 2;
 	for (unsigned long n = 0;; n++) {
 		memcpy(msg, &n, sizeof(n));
-		if (digest(sha_op, msg, sizeof(msg)))
+		if (digest(sha_op, msg, MSG_LEN))
 			return 3;
 		if (hmac < 0 || n % 16)
 			continue;
@@ -186,7 +192,7 @@ static int storm(int cpu)
 		setsockopt(hmac, SOL_ALG, ALG_SET_KEY, &n, sizeof(n));
 		hmac_op = accept(hmac, NULL, 0);
 		if (hmac_op >= 0)
-			digest(hmac_op, msg, sizeof(msg));
+			digest(hmac_op, msg, MSG_LEN);
 	}
 }
 

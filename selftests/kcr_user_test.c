@@ -13,9 +13,10 @@
  * and /proc/pid/mem writes, mprotect() and a store, KSM, truncation,
  * swap-out and swap-in, migration to another node, collapse into a huge
  * page, an O_DIRECT read from a disk, and threads storing while another
- * copies. Every later round trip must return what the memory holds now. Also: unchanged memory is served,
- * prctl(PR_SET_KCR, 0) keeps a task's copies out of KCR, and a copy into a
- * page somebody else keeps rewriting never makes KCR keep what it wrote.
+ * copies. Every later round trip must return what the memory holds now.
+ * Also: unchanged memory is served, prctl(PR_SET_KCR, 0) keeps a task's
+ * copies out of KCR, and a copy into a page somebody else keeps rewriting
+ * never makes KCR keep what it wrote.
  *
  * Run as root on a kernel with CONFIG_KCR_USERCOPY=y; skips otherwise.
  */
@@ -45,7 +46,7 @@
 #define MADV_COLLAPSE	25
 #endif
 #ifndef MPOL_MF_MOVE
-#define MPOL_MF_MOVE	(1 << 1)
+#define MPOL_MF_MOVE	2	/* from <linux/mempolicy.h> */
 #endif
 
 #define NR_PAGES	4
@@ -634,14 +635,14 @@ TEST_F(kcr_user, opted_out_task_is_not_looked_up)
 struct rewriter {
 	char *page;
 	size_t len;
-	volatile int stop;
+	int stop;
 };
 
 static void *rewrite_fn(void *arg)
 {
 	struct rewriter *r = arg;
 
-	for (unsigned int n = 0; !r->stop; n++)
+	for (unsigned int n = 0; !__atomic_load_n(&r->stop, __ATOMIC_RELAXED); n++)
 		memset(r->page, n & 1 ? 0xee : 0x11, r->len);
 	return NULL;
 }
@@ -700,7 +701,7 @@ TEST_F(kcr_user, copy_into_rewritten_page_is_not_served)
 	ASSERT_NE(MAP_FAILED, r.page);
 	ASSERT_EQ(0, pthread_create(&t, NULL, rewrite_fn, &r));
 	EXPECT_EQ(0, copies_then_round_trips(self, getpid(), r.page));
-	r.stop = 1;
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELAXED);
 	pthread_join(t, NULL);
 	/* The round trips were served: the test saw what KCR keeps. */
 	EXPECT_LT(hits + REWRITES, kcr_hits("usercopy"));
@@ -902,14 +903,14 @@ struct writer {
 	unsigned long *words;
 	size_t nr;
 	unsigned long published;
-	volatile int *stop;
+	int *stop;
 };
 
 static void *writer_fn(void *arg)
 {
 	struct writer *w = arg;
 
-	for (unsigned long v = 1; !*w->stop; v++) {
+	for (unsigned long v = 1; !__atomic_load_n(w->stop, __ATOMIC_RELAXED); v++) {
 		for (size_t i = 0; i < w->nr; i++)
 			__atomic_store_n(&w->words[i], v, __ATOMIC_RELAXED);
 		__atomic_store_n(&w->published, v, __ATOMIC_RELEASE);
@@ -925,7 +926,7 @@ TEST_F(kcr_user, concurrent_stores_are_never_undone)
 	unsigned long *out = malloc(self->len), seen[WRITERS];
 	struct writer w[WRITERS];
 	pthread_t t[WRITERS];
-	volatile int stop = 0;
+	int stop = 0;
 	long hits = kcr_hits("usercopy");
 	int old = 0;
 
@@ -947,7 +948,7 @@ TEST_F(kcr_user, concurrent_stores_are_never_undone)
 			for (size_t j = 0; j < per; j++)
 				old += out[i * per + j] < seen[i];
 	}
-	stop = 1;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < WRITERS; i++)
 		pthread_join(t[i], NULL);
 	EXPECT_EQ(0, old);
