@@ -50,20 +50,34 @@ KCR_BUILD_PKGS=(build-essential bc bison flex libelf-dev libssl-dev ccache
 	cpio kmod rsync python3 xz-utils git quilt)
 KCR_QEMU_PKGS=(qemu-system-x86 busybox-static)
 
+# debian_mirror: the Debian mirror the system already uses.
+debian_mirror() {
+	local uri
+	uri=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources |
+		awk '{print $2}' | grep -v -- '-security' | head -n 1 || true)
+	[ -n "$uri" ] || uri=$(grep -hs '^deb ' /etc/apt/sources.list \
+		/etc/apt/sources.list.d/*.list | awk '{print $2}' |
+		grep -v -- '-security' | head -n 1 || true)
+	[ -n "$uri" ] || die "no Debian mirror found in the system's apt sources"
+	echo "$uri"
+}
+
+# private_apt DIR TOOL ARGS...: run apt-get or apt-cache on a private
+# configuration in DIR (DIR/sources.list, its own lists and archives), so
+# that the system's apt state is never changed.
+private_apt() {
+	local dir=$1 tool=$2
+	shift 2
+	mkdir -p "$dir/state/lists/partial" "$dir/cache/archives/partial"
+	"$tool" -q -o Dir::Etc::sourcelist="$dir/sources.list" \
+		-o Dir::Etc::sourceparts=- \
+		-o Dir::State="$dir/state" \
+		-o Dir::Cache="$dir/cache" \
+		-o Debug::NoLocking=1 -o APT::Sandbox::User=root "$@"
+}
+
 # ncpus: parallel jobs for make.
 ncpus() { nproc 2>/dev/null || echo 2; }
-
-# The commits kcr-overlay makes, in order. kcr-export recognises them by
-# these subjects and exports their files back to the overlays, not to patches/.
-KCR_OVERLAY_SUBJECTS=(
-	"selftests/kcr: add KCR selftests"
-	"Documentation: add the KCR admin guide"
-	"MAINTAINERS: add an entry for KCR"
-)
-# Paths in the kernel tree that belong to the overlays.
-KCR_OVERLAY_PATHS=(tools/testing/selftests/kcr Documentation/admin-guide/kcr
-	MAINTAINERS tools/testing/selftests/Makefile
-	Documentation/admin-guide/index.rst)
 
 # The identity the scripts commit the base tree with (fixed, so that the
 # base commit of a given tree is always the same commit).
@@ -83,6 +97,15 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-10G}
 # series_patches: the patch files named by series, in order.
 series_patches() {
 	grep -v -e '^#' -e '^[[:space:]]*$' "$KCR_TOP/series" | awk '{print $1}'
+}
+
+# drop_fixture_data: checkpatch takes the kselftest harness's "FIXTURE_DATA(name) *self" for
+# a multiplication; drop those reports, and only those, and the totals.
+drop_fixture_data() {
+	awk 'BEGIN { RS = ""; ORS = "\n\n" }
+	     /spaces preferred around that .\*. \(ctx:WxV\)/ && /FIXTURE_DATA\(/ { next }
+	     /^total: / { next }
+	     { print }'
 }
 
 # result NAME STATUS: print one check's result line for the summaries.
