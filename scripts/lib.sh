@@ -120,3 +120,29 @@ result() {
 # Use Debian's python3, which has the python3-* packages installed above,
 # even where another python3 comes first in PATH.
 export PATH=/usr/bin:$PATH
+
+# series_c_files TREE FILTER: the C files of the kernel (not tools/) that
+# the commits on kcr-base in TREE add (FILTER A) or change (FILTER M).
+series_c_files() {
+	git -C "$1" diff --name-only --diff-filter="$2" kcr-base HEAD -- '*.c' ':!tools'
+}
+
+# kcr_only_refs TREE YBUILD NBUILD OBJ...: print "OBJ: SYMBOL" for each
+# symbol the CONFIG_KCR=n object NBUILD/OBJ refers to that only the files
+# the series adds define (as built in YBUILD): with KCR off they are not
+# built, so the link would fail. Prints a line too when those files define
+# nothing there, so that the check never passes for want of symbols.
+kcr_only_refs() {
+	local tree=$1 ybuild=$2 nbuild=$3 syms f o
+	shift 3
+	syms=$(series_c_files "$tree" A | while read -r f; do
+		o=$ybuild/${f%.c}.o
+		[ ! -f "$o" ] || nm -g --defined-only "$o" | awk '{ print $3 }'
+	done | sort -u)
+	[ -n "$syms" ] || { echo "(the files the series adds define no symbol in $ybuild)"; return 0; }
+	for o in "$@"; do
+		[ -f "$nbuild/$o" ] || { echo "$o: (not built)"; continue; }
+		nm -u "$nbuild/$o" | awk '{ print $2 }' | sort -u |
+			comm -12 - <(echo "$syms") | sed "s|^|$o: |"
+	done
+}
